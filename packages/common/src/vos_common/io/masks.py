@@ -50,7 +50,8 @@ def davis_palette() -> np.ndarray:
 DAVIS_PALETTE = davis_palette()
 
 
-def _open(path: str | os.PathLike) -> Image.Image:
+def open_mask_image(path: str | os.PathLike) -> Image.Image:
+    """Open and decode a mask image as stored (any mode); errors name the file."""
     try:
         image = Image.open(path)
         image.load()
@@ -68,7 +69,7 @@ def read_label_map(path: str | os.PathLike) -> np.ndarray:
     images are accepted when every value fits in uint8. Colour images are refused because
     their object ids cannot be recovered without guessing a palette.
     """
-    image = _open(path)
+    image = open_mask_image(path)
     if image.mode in ("P", "L"):
         return np.asarray(image, dtype=np.uint8).copy()
     if image.mode in ("I", "I;16", "I;16B", "I;16L"):
@@ -86,7 +87,7 @@ def read_binary_mask(path: str | os.PathLike) -> np.ndarray:
 
     Palette images are judged by their indices, not their colours.
     """
-    image = _open(path)
+    image = open_mask_image(path)
     if image.mode == "P" or image.mode == "L":
         values = np.asarray(image)
     else:
