@@ -225,3 +225,33 @@ def _cached_count(stamp_path: Path, stamp: dict) -> int:
         return 0
     frames = recorded.get("frames")
     return frames if isinstance(frames, int) and frames > 0 else 0
+
+
+def discover_sequences(path: str | os.PathLike) -> list[VideoSequence]:
+    """Sequences under ``path``: one video file, one folder of frames, or a folder of those.
+
+    A folder holding images directly is one sequence named after the folder; otherwise each
+    sub-folder holding images and each video file inside is a sequence (natural name order).
+    """
+    from vos_common.datasets.base import natural_key
+
+    path = Path(path)
+    if not path.exists():
+        raise VOSDataError(path, "frames path does not exist")
+    if path.is_file():
+        if path.suffix.lower() in VIDEO_EXTENSIONS:
+            return [read_video(path)]
+        raise VOSDataError(path, f"not a folder and not a video file ({', '.join(VIDEO_EXTENSIONS)})")
+    if list_frames(path):
+        return [read_frame_folder(path)]
+    sequences: list[VideoSequence] = []
+    for child in sorted(path.iterdir(), key=lambda p: natural_key(p.name)):
+        if child.name.startswith("."):
+            continue
+        if child.is_dir() and list_frames(child):
+            sequences.append(read_frame_folder(child))
+        elif child.is_file() and child.suffix.lower() in VIDEO_EXTENSIONS:
+            sequences.append(read_video(child))
+    if not sequences:
+        raise VOSDataError(path, "no frames found: neither images in the folder nor sequence folders/videos in it")
+    return sequences
