@@ -457,14 +457,20 @@ class FramesWriter(BenchmarkWriter):
 
 
 class VideoFileWriter(BenchmarkWriter):
-    """A user's own video file: ``<seq>/<seq>.mp4`` (mp4v, 30 fps) and ``<seq>/00000.png``."""
+    """A user's own video file: ``<seq>/<seq>.mp4`` (mp4v, 30 fps) and ``<seq>/00000.png``.
+
+    MPEG-4 encoders store even sizes only (an odd width comes back one pixel narrower), so
+    frames and mask are cropped to even height and width: the mask always matches the
+    decoded frames.
+    """
 
     name = "video"
 
     def add(self, position: int, video: SynthVideo) -> None:
         seq = video.name
-        self.out.mp4(f"{seq}/{seq}.mp4", video.frames)
-        self.out.label_map(f"{seq}/00000.png", video.masks[0])
+        height, width = video.frames.shape[1] // 2 * 2, video.frames.shape[2] // 2 * 2
+        self.out.mp4(f"{seq}/{seq}.mp4", video.frames[:, :height, :width])
+        self.out.label_map(f"{seq}/00000.png", video.masks[0, :height, :width])
 
 
 WRITERS: dict[str, type[BenchmarkWriter]] = {
