@@ -249,3 +249,12 @@ def test_atomic_open_leaves_nothing_on_failure(tmp_path):
         handle.write("whole")
     assert target.read_text() == "whole"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_vos_data_error_survives_pickling():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(VOSDataError("/data/x.png", "mask is 3x4 but its frame is 5x6")))
+    assert isinstance(err, VOSDataError)
+    assert str(err) == "/data/x.png: mask is 3x4 but its frame is 5x6"
+    assert err.path == "/data/x.png"

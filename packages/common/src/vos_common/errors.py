@@ -22,6 +22,9 @@ class VOSDataError(ValueError):
         self.problem = problem
         super().__init__(problem if path is None else f"{self.path}: {problem}")
 
+    def __reduce__(self):  # picklable across worker processes (multiprocessing pools)
+        return type(self), (self.path, self.problem)
+
 
 def cli_errors(main: F) -> F:
     """Wrap a CLI ``main``: expected user errors print one line on stderr and exit with status 2.
