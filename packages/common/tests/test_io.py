@@ -258,3 +258,15 @@ def test_vos_data_error_survives_pickling():
     assert isinstance(err, VOSDataError)
     assert str(err) == "/data/x.png: mask is 3x4 but its frame is 5x6"
     assert err.path == "/data/x.png"
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    with atomic_open(tmp_path / "f.txt", "w") as handle:
+        handle.write("x")
+    mode = stat.S_IMODE(os.stat(tmp_path / "f.txt").st_mode)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert mode == 0o666 & ~mask

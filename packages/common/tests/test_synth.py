@@ -542,3 +542,10 @@ def test_cli_bad_arguments_fail_with_one_line(tmp_path, args):
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1 and "error" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_single_frame_clip_has_no_late_objects_and_no_flow_targets():
+    video = generate_video(SynthConfig(height=32, width=48, frames=1, late_objects=2, seed=5), 0)
+    assert video.frames.shape == (1, 32, 48, 3)
+    assert set(video.first_appearance.values()) == {0}
+    assert np.isnan(video.flow("forward", 1)).all()

@@ -47,7 +47,9 @@ class CRFParams:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         for name in ("bilateral_compat", "gaussian_compat"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 (0 disables the term), got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"{name} must be >= 0 (0 disables the term), got {getattr(self, name)!r}"
+                )
 
     @property
     def uses_bilateral(self) -> bool:
@@ -65,8 +67,9 @@ class CRFParams:
         """
         if not factor > 0:
             raise ValueError(f"scale factor must be positive, got {factor!r}")
-        return dataclasses.replace(self, bilateral_sxy=self.bilateral_sxy * factor,
-                                   gaussian_sxy=self.gaussian_sxy * factor)
+        return dataclasses.replace(
+            self, bilateral_sxy=self.bilateral_sxy * factor, gaussian_sxy=self.gaussian_sxy * factor
+        )
 
     def with_iterations(self, iterations: int) -> CRFParams:
         return dataclasses.replace(self, iterations=iterations)

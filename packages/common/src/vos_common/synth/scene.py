@@ -278,7 +278,7 @@ def sample_scene(cfg: SynthConfig, rng: np.random.Generator) -> Scene:
     short = cfg.short_side
     low, high = cfg.object_range
     count = int(rng.integers(low, high + 1))
-    late = min(cfg.late_objects, count - 1)
+    late = min(cfg.late_objects, count - 1) if cfg.frames > 1 else 0  # a 1-frame clip has no "later"
 
     scene_hue = rng.uniform(0, 1)
     camera = _camera(rng, cfg, times)
