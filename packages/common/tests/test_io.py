@@ -31,7 +31,6 @@ from vos_common.io import (
     write_label_map,
 )
 
-RNG = np.random.default_rng(0)
 
 
 def test_davis_palette_matches_the_dataset_convention():
@@ -49,7 +48,7 @@ def test_davis_palette_matches_the_dataset_convention():
 
 
 def test_label_map_round_trip_keeps_raw_indices(tmp_path):
-    ids = RNG.integers(0, 8, size=(13, 17)).astype(np.uint8)
+    ids = np.random.default_rng(0).integers(0, 8, size=(13, 17)).astype(np.uint8)
     ids[0, 0] = 255  # void survives as an index, not as a colour
     path = tmp_path / "00000.png"
     write_label_map(path, ids)
@@ -61,7 +60,7 @@ def test_label_map_round_trip_keeps_raw_indices(tmp_path):
 
 
 def test_label_map_from_grey_png_is_accepted(tmp_path):
-    ids = RNG.integers(0, 4, size=(5, 6)).astype(np.uint8)
+    ids = np.random.default_rng(0).integers(0, 4, size=(5, 6)).astype(np.uint8)
     Image.fromarray(ids, mode="L").save(tmp_path / "grey.png")
     np.testing.assert_array_equal(read_label_map(tmp_path / "grey.png"), ids)
 
@@ -75,7 +74,7 @@ def test_rgb_png_where_indexed_is_required_raises_with_file_name(tmp_path):
 
 @pytest.mark.parametrize("fg_value,mode", [(255, "L"), (1, "L"), (255, "LA"), (200, "RGB")])
 def test_binary_masks_follow_the_davis2016_rule(tmp_path, fg_value, mode):
-    mask = RNG.random((9, 11)) > 0.5
+    mask = np.random.default_rng(0).random((9, 11)) > 0.5
     plane = np.where(mask, fg_value, 0).astype(np.uint8)
     if mode == "LA":  # grey with a stray alpha channel, as one DAVIS 2016 file has
         array = np.stack([plane, np.full_like(plane, 255)], axis=-1)
@@ -96,7 +95,7 @@ def test_binary_mask_of_a_palette_png_uses_indices_not_colours(tmp_path):
 
 
 def test_write_binary_mask_three_channels_for_segtrack(tmp_path):
-    mask = RNG.random((6, 7)) > 0.5
+    mask = np.random.default_rng(0).random((6, 7)) > 0.5
     write_binary_mask(tmp_path / "m.bmp", mask, channels=3)
     image = Image.open(tmp_path / "m.bmp")
     assert image.mode == "RGB"
@@ -105,7 +104,7 @@ def test_write_binary_mask_three_channels_for_segtrack(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".png", ".bmp", ".jpg"])
 def test_frame_round_trip(tmp_path, suffix):
-    frame = RNG.integers(0, 256, size=(24, 40, 3)).astype(np.uint8)
+    frame = np.random.default_rng(0).integers(0, 256, size=(24, 40, 3)).astype(np.uint8)
     frame = np.repeat(np.repeat(frame[::4, ::4], 4, 0), 4, 1)  # blocky: JPEG keeps it close
     write_frame(tmp_path / f"f{suffix}", frame)
     back = read_frame(tmp_path / f"f{suffix}")
@@ -123,7 +122,7 @@ def test_grey_frame_is_returned_as_rgb(tmp_path):
 
 
 def test_corrupt_and_truncated_jpeg_raise(tmp_path):
-    frame = RNG.integers(0, 256, size=(64, 64, 3)).astype(np.uint8)
+    frame = np.random.default_rng(0).integers(0, 256, size=(64, 64, 3)).astype(np.uint8)
     write_frame(tmp_path / "ok.jpg", frame)
     data = (tmp_path / "ok.jpg").read_bytes()
     (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 2])
@@ -155,7 +154,7 @@ def test_resize_mask_keeps_ids_and_resize_flow_scales_vectors():
 
 
 def test_flo_round_trip_is_exact_and_layout_is_middlebury(tmp_path):
-    flow = RNG.normal(scale=5, size=(7, 9, 2)).astype(np.float32)
+    flow = np.random.default_rng(0).normal(scale=5, size=(7, 9, 2)).astype(np.float32)
     write_flo(tmp_path / "a.flo", flow)
     data = (tmp_path / "a.flo").read_bytes()
     assert data[:4] == b"PIEH"
@@ -183,11 +182,13 @@ def test_truncated_and_wrong_magic_flo_raise(tmp_path):
 
 
 def test_kitti_png_round_trip_within_quantisation(tmp_path):
-    flow = RNG.uniform(-100, 100, size=(6, 8, 2)).astype(np.float32)
-    valid = RNG.random((6, 8)) > 0.3
+    rng = np.random.default_rng(11)
+    flow = rng.uniform(-100, 100, size=(6, 8, 2)).astype(np.float32)
+    valid = rng.random((6, 8)) > 0.3
     write_kitti_flow(tmp_path / "k.png", flow, valid)
     back, back_valid = read_kitti_flow(tmp_path / "k.png")
-    assert np.abs(back - flow).max() <= 0.5 / 64 + 1e-6
+    # half a quantisation step, plus float32 rounding of values up to 100
+    assert np.abs(back - flow).max() <= 0.5 / 64 + 1e-4
     np.testing.assert_array_equal(back_valid, valid)
     # channel order on disk: OpenCV's B is the valid flag, R is u
     import cv2
@@ -199,7 +200,7 @@ def test_kitti_png_round_trip_within_quantisation(tmp_path):
 
 
 def test_npy_flow_round_trip_and_shape_check(tmp_path):
-    flow = RNG.normal(size=(5, 6, 2)).astype(np.float32)
+    flow = np.random.default_rng(0).normal(size=(5, 6, 2)).astype(np.float32)
     write_flow_npy(tmp_path / "00001.npy", flow)
     np.testing.assert_array_equal(read_flow_npy(tmp_path / "00001.npy"), flow)
     np.save(tmp_path / "bad.npy", np.zeros((5, 6, 3)))
