@@ -1,0 +1,110 @@
+"""Training: stage 0 → stage 3 (4→5-channel surgery, resume), data pieces, loss pieces, SAM with
+SE blocks, frozen BatchNorm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from rde.data.clips import VideoClips, sample_five_frames
+from rde.data.perturb import mask_iou, perturb_mask
+from rde.model.losses import LossConfig, bootstrap_fraction, kl_divergence
+from rde.model.network import ModelSpec, RDETrainingNetwork
+from rde.model.sam import MemCompress
+from vos_common.io.frames import write_frame
+from vos_common.synth import SynthConfig, generate_videos, write_benchmark
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rde_train")
+    cfg = SynthConfig(height=64, width=96, frames=10, num_objects=(1, 2), late_objects=0, seed=5,
+                      max_speed=0.06)
+    videos = list(generate_videos(cfg, 8))
+    write_benchmark(videos, format="davis2017", out=root / "DAVIS" / "2017" / "trainval")
+    flat = root / "static" / "flat"
+    flat.mkdir(parents=True)
+    for v in videos[:2]:
+        for t in (0, 5):
+            write_frame(flat / f"{v.name}_{t}.jpg", v.frames[t])
+            from PIL import Image
+            Image.fromarray(((v.masks[t] == 1) * 255).astype(np.uint8)).save(flat / f"{v.name}_{t}.png")
+    return root
+
+
+def train(argv):
+    from rde.train import main
+
+    return main([str(a) for a in argv])
+
+
+def test_stage0_then_stage3_with_surgery_and_resume(synthetic, tmp_path):
+    common = ["--opts", "model.width_div", "8", "data.crop", "64", "train.log_every", "1",
+              "train.tensorboard", "false", "train.progress_bar", "false"]
+    s0 = tmp_path / "s0"
+    train(["--id", "s0", "--stage", "0", "--output", s0, "--static_root", synthetic / "static",
+           "--iterations", "2", "--batch_size", "2", "--start_warm", "1", "--end_warm", "2",
+           "--no_amp", *common, "data.static_folders", "[flat]", "data.static_repeat", "{}"])
+    state = torch.load(s0 / "model_2.pth", weights_only=True)
+    assert state["value_encoder.conv1.weight"].shape[1] == 4
+    assert not any(k.startswith("mem_compress.") for k in state)
+    s3 = tmp_path / "s3"
+    argv = ["--id", "s3", "--stage", "3", "--output", s3, "--load_network", s0 / "model_2.pth",
+            "--davis_root", synthetic / "DAVIS" / "2017", "--batch_size", "2", "--start_warm", "1",
+            "--end_warm", "3", "--klloss_weight", "5", "--decoder_f2_weight", "5",
+            "--decoder_f4_weight", "5", "--steps", "2", "--save_interval", "2", "--no_amp",
+            *common, "data.use_youtube", "false", "data.davis_repeat", "1"]
+    train([*argv[:argv.index("--opts")], "--iterations", "2", *argv[argv.index("--opts"):]])
+    assert (s3 / "model_2.pth").is_file()
+    assert torch.load(s3 / "model_2.pth", weights_only=True)[
+        "value_encoder.conv1.weight"].shape[1] == 5
+    train([*argv[:argv.index("--opts")], "--iterations", "3", "--resume",
+           s3 / "checkpoints" / "step_2", *argv[argv.index("--opts"):]])
+    assert (s3 / "model_3.pth").is_file()
+    rows = (s3 / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,loss") and rows[-1].startswith("3,")
+    header = rows[0].split(",")
+    assert {"klloss_loss", "df2_distillation", "df4_distillation", "loss_4"} <= set(header)
+
+
+def test_perturbation_reaches_the_requested_iou():
+    np.random.seed(0)
+    gt = np.zeros((64, 64), np.float32)
+    gt[16:48, 12:50] = 255
+    for target in (0.95, 0.85, 0.7):
+        seg = perturb_mask(gt, target)
+        assert mask_iou(seg, gt) < target
+        assert mask_iou(seg, gt) > target - 0.25
+    assert perturb_mask(gt, 1) is gt
+
+
+def test_five_frame_sampler_and_clips(synthetic):
+    np.random.seed(1)
+    for n, skip in ((10, 5), (3, 25), (40, 10)):
+        for _ in range(50):
+            frames = sample_five_frames(n, skip)
+            assert len(frames) == 5 and all(0 <= f < n for f in frames)
+    root = synthetic / "DAVIS" / "2017" / "trainval"
+    clips = VideoClips(root / "JPEGImages" / "480p", root / "Annotations" / "480p", crop=64)
+    sample = clips[0]
+    assert sample["rgb"].shape == (5, 3, 64, 64) and sample["pgt"].shape == (1, 1, 64, 64)
+    assert sample["cls_gt"].dtype == torch.int64 and sample["selector"][0] == 1
+
+
+def test_loss_pieces():
+    cfg = LossConfig(start_warm=10, end_warm=20, top_p=0.15)
+    assert bootstrap_fraction(9, cfg) is None
+    assert bootstrap_fraction(10, cfg) == 1.0 and bootstrap_fraction(21, cfg) == 0.15
+    a, b = torch.randn(2, 8, 1, 3, 3), torch.randn(2, 8, 1, 3, 3)
+    q, logp = torch.softmax(b / 0.5, 1), torch.log_softmax(a / 0.5, 1)
+    expected = (q * (q.log() - logp)).sum() / q.numel() * 0.25  # mean over channels too
+    assert torch.allclose(kl_divergence(a, b, 0.5), expected, rtol=1e-5)
+
+
+def test_sam_with_se_blocks_and_frozen_bn():
+    sam = MemCompress(8, 16, repeat=1)
+    k, v = sam(torch.randn(1, 8, 2, 4, 4), torch.randn(1, 2, 16, 2, 4, 4))
+    assert k.shape == (1, 8, 1, 4, 4) and v.shape == (1, 2, 16, 1, 4, 4)
+    assert any(name.startswith("key_encoder.se_block.0.") for name in sam.state_dict())
+    net = RDETrainingNetwork(spec=ModelSpec(8), sam_train_mode=True).train()
+    assert net.mem_compress.training and not net.key_encoder.training

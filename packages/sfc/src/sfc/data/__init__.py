@@ -1,0 +1,1 @@
+"""SFC-specific data code: the test filelist, YouTube-VOS ``ytvos.csv``, FC pre-training pairs."""
