@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from vos_common.devices import pick_device
 from vos_common.errors import VOSDataError
 from vos_common.io import DAVIS_PALETTE
 from vos_common.io.masks import open_mask_image
@@ -113,7 +114,7 @@ def add_network_arguments(
 def build_network(args: argparse.Namespace) -> tuple[PropagationNetwork, torch.device]:
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = pick_device(args.device)
     if args.top_k is not None and args.top_k < 1:
         raise VOSDataError(None, f"--top_k must be at least 1, got {args.top_k}")
     if args.mem_every < 1:

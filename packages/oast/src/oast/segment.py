@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 from vos_common.datasets import read_frame_folder, read_video
+from vos_common.devices import pick_device
 from vos_common.errors import VOSDataError, cli_errors
 from vos_common.io import flow_to_color, read_flo, read_frame
 from vos_common.io.masks import write_binary_mask
@@ -143,14 +143,12 @@ def flow_pictures(seq, args: argparse.Namespace, out: Path, device: str) -> list
 def segment_video(args: argparse.Namespace) -> dict:
     """Run the whole command; returns the paths written."""
     check_input_size(*args.img_size)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise VOSDataError(None, "--device cuda requested but no CUDA device is available")
+    device = pick_device(args.device)
     model = MobileViTVOS(args.model_scale)
     load_weights(model, args.weights)
     seq = _sequence(args.video, args.name)
     out = Path(args.out)
-    pictures = flow_pictures(seq, args, out, device)
+    pictures = flow_pictures(seq, args, out, str(device))
     predictor = Predictor(model, device, args.img_size)
     print(
         f"oast.segment: {seq.name}, {len(seq)} frames, OAST-{args.model_scale} from "

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from vos_common.errors import VOSDataError, cli_errors
+from vos_common.devices import pick_device
+from vos_common.errors import cli_errors
 from vos_common.io.atomic import atomic_path
 from vos_common.io.masks import write_binary_mask
 
@@ -120,9 +121,7 @@ def _write_prob(path: Path, prob: np.ndarray) -> None:
 def run_test(args: argparse.Namespace) -> dict[str, int]:
     """Predict and write every frame; returns the number of masks written per dataset."""
     check_input_size(*args.img_size)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise VOSDataError(None, "--device cuda requested but no CUDA device is available")
+    device = pick_device(args.device)
     model = MobileViTVOS(args.model_scale, args.dropout)
     load_weights(model, args.weights)
     model.to(device).eval()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
+from vos_common.devices import pick_device
 from vos_common.errors import VOSDataError
 
 from rcf.config import RCFConfig
@@ -40,9 +41,7 @@ def setup_logging(verbose: bool = True) -> logging.Logger:
 
 
 def default_device(requested: str | None = None) -> torch.device:
-    if requested:
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return pick_device(requested)
 
 
 def resolve_object_channel(config: RCFConfig, override: int | None = None) -> int | None:
