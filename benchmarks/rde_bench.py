@@ -1,7 +1,8 @@
 """RDE-VOS inference benchmark: throughput and peak memory vs video length, ours next to the
 original implementation's procedure, for ``two-frames-compress`` and ``stm`` in one run.
 
-    python benchmarks/rde_bench.py                       # 480p (480x854), 2 objects, 30/100/300 frames
+    python benchmarks/rde_bench.py                   # 480p (480x854), 2 objects, 30/100/300 frames
+    python benchmarks/rde_bench.py --lengths 10 30    # the same at full size, shorter (≈ 15 min)
     python benchmarks/rde_bench.py --lengths 30 100 300 --width-div 8 --threads 2
 
 Input: a synthetic 480p clip with 2 objects (``vos_common.synth``; its first 30 frames played
@@ -15,6 +16,7 @@ memory (``ru_maxrss``) is its own. Reported per run: frames/s over propagation +
 bank's size at the end.
 
 * **ours** = ``rde.inference.InferenceCore``: one frame at a time (nothing per frame is kept),
+  encoders with BatchNorm folded into their convolutions, 2-D convolutions channels-last,
   per-frame features shared by the objects inside the value encoder and decoder, top-k
   readout that gathers only the k selected entries.
 * **original** = the original ``inference_core.py`` / ``inference_memory_bank.py`` procedure
@@ -41,6 +43,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages (other processes compete for the cores)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def make_clip(length: int, height: int, width: int, seed: int = 0):
@@ -181,7 +188,8 @@ def main() -> None:
         child(args)
         return
     print(f"RDE-VOS inference, {args.height}x{args.width}, 2 objects, width 1/{args.width_div}, "
-          f"mem_every {args.mem_every}, top-k {args.top}, {args.threads} threads, CPU")
+          f"mem_every {args.mem_every}, top-k {args.top}, {args.threads} threads, CPU "
+          f"({os.cpu_count()} cores); load average at start {load_average()}")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in args.modes:
@@ -208,7 +216,7 @@ def main() -> None:
                     b = np.load(results[("original", mode, length)]["labels"])
                     diff = [float((a[f] != b[f]).mean()) for f in a.files]
                     results[("ours", mode, length)]["differs"] = max(diff)
-        print()
+        print(f"\nload average at the end {load_average()}")
         print(f"{'mode':20s} {'frames':>6s} | {'ours fps':>9s} {'orig fps':>9s} {'speed-up':>8s} | "
               f"{'ours peak':>10s} {'orig peak':>10s} | {'ours bank':>10s} {'orig bank':>10s} | "
               f"{'labels differ':>13s}")

@@ -125,3 +125,36 @@ def test_mask_of_wrong_size_is_refused(net):
 def test_unknown_mode_is_refused(net):
     with pytest.raises(VOSDataError, match="unknown"):
         MemoryBank(net.mem_compress, 1, 8, "three-frames")
+
+
+def test_topk_softmax_keeps_the_original_exponent_and_repairs_only_overflow():
+    from rde.inference.memory import topk_softmax
+
+    g = torch.Generator().manual_seed(0)
+    affinity = torch.randn(1, 30, 6, generator=g)
+    weights, index = topk_softmax(affinity, 5)
+    values = torch.topk(affinity, 5, dim=1).values
+    assert torch.equal(weights, values.exp() / values.exp().sum(1, keepdim=True))  # no shift
+    affinity[:, :, 2] += 200  # exp overflows at query 2: the original's weights are NaN there
+    affinity[:, :, 4] -= 200  # every exp underflows at query 4
+    repaired, repaired_index = topk_softmax(affinity, 5)
+    stable, _ = topk_softmax(affinity, 5, stable=True)
+    assert torch.isfinite(repaired).all() and torch.equal(repaired_index, index)
+    assert torch.allclose(repaired, stable, atol=1e-6)
+    untouched = [0, 1, 3, 5]
+    assert torch.equal(repaired[..., untouched], weights[..., untouched])
+
+
+def test_inference_copy_folds_batchnorm_and_leaves_the_network_alone(net):
+    from rde.inference.core import inference_network
+
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    folded = inference_network(net)
+    assert folded is inference_network(net) and folded is not net
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.key_encoder.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.key_encoder.modules())
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())
+    frame = torch.randn(1, 3, H, W, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for ours, ref in zip(folded.encode_key(frame), net.encode_key(frame), strict=True):
+            assert torch.allclose(ours, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())

@@ -33,6 +33,7 @@ from vos_common.datasets.base import read_list_file
 from vos_common.errors import VOSDataError, cli_errors
 from vos_common.stm import SkipCurriculum
 from vos_common.training import StepContext, TrainConfig, Trainer
+from vos_common.training.optim import build_optimizer
 
 from rde.data.clips import VideoClips
 from rde.data.static import StaticPseudoVideos, static_pairs
@@ -55,6 +56,8 @@ class ModelConfig:
     sam_init: str = "original"             # "average": identity non-local, averaging collapse
     bn_calibration_batches: int = 0        # BN statistics measured on N batches, then frozen
     mask_input_gain: float = 1.0           # value stem's mask-channel weights scaled at init
+    freeze_bn: bool = True                 # false: BatchNorm trains (from-scratch smoke runs)
+    sam_lr_scale: float = 1.0              # SAM's learning rate = lr x this (recurrent stability)
 
 
 @dataclass
@@ -65,6 +68,7 @@ class DataConfig:
     yv_root: str = "../YouTube"            # holds train_480p/
     yv_folder: str = "train_480p"
     davis_subset: str | None = None     # util/davis_subset.txt of the original
+    davis_split: str | None = None      # instead: trainval/ImageSets/2017/<split>.txt (e.g. train)
     yv_subset: str | None = None        # util/yv_subset.txt of the original
     davis_repeat: int = 5
     use_youtube: bool = True
@@ -72,6 +76,7 @@ class DataConfig:
     perturb_min: float = 0.85
     perturb_max: float = 1.0
     perturb_group: int = 1
+    frame_affine: bool = True           # per-frame rotation/shear (false: smoke runs only)
     skip_values: list[int] = field(default_factory=lambda: [5, 10, 15, 20, 25, 5])
     skip_fractions: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.9])
     static_folders: list[str] = field(default_factory=lambda: [
@@ -124,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
       help="continue exactly from <run>/checkpoints/step_<n> (optimizer, schedule, data order)")
     p("--output", default=None, help="run folder (default: <out_root>/<id>)")
     p("--out_root", default="saves", help="parent of the run folder (default saves)")
+    p("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     group = parser.add_argument_group("the original's hyper-parameters (override the config)")
     g = group.add_argument
     g("--no_amp", action="store_true", help="train in fp32 (AMP is on by default on GPUs)")
@@ -196,14 +202,21 @@ def build_dataset(cfg: RDETrainConfig):
             images = static_pairs(Path(d.static_root) / folder, per_class_folders=folder == "fss")
             parts += [StaticPseudoVideos(images, d.crop, **perturb)] * d.static_repeat.get(folder, 1)
         return ConcatDataset(parts), []
-    clip_options = dict(crop=d.crop, perturb_group=d.perturb_group, **perturb)
+    clip_options = dict(crop=d.crop, perturb_group=d.perturb_group, frame_affine=d.frame_affine,
+                        **perturb)
     if cfg.stage == 1:
         root = Path(d.bl_root)
         bl = VideoClips(root / "JPEGImages", root / "Annotations", is_bl=True, **clip_options)
         return bl, [bl]
     davis_root = Path(d.davis_root) / "trainval"
+    subset = _subset(d.davis_subset)
+    if d.davis_split is not None:
+        split_file = davis_root / "ImageSets" / "2017" / f"{d.davis_split}.txt"
+        if not split_file.is_file():
+            raise VOSDataError(split_file, f"data.davis_split {d.davis_split!r}: no such list file")
+        subset = _subset(str(split_file))
     davis = VideoClips(davis_root / "JPEGImages" / "480p", davis_root / "Annotations" / "480p",
-                       subset=_subset(d.davis_subset), **clip_options)
+                       subset=subset, **clip_options)
     parts, curriculum = [davis] * d.davis_repeat, [davis]
     if d.use_youtube:
         yv_root = Path(d.yv_root) / d.yv_folder
@@ -246,6 +259,21 @@ def calibrate_batchnorm(net: RDETrainingNetwork, dataset, cfg: RDETrainConfig, s
     torch.set_rng_state(torch_state)
 
 
+def parameter_groups(net: RDETrainingNetwork, cfg: RDETrainConfig) -> list[dict]:
+    """One group for everything, or SAM (``mem_compress``) apart at ``lr · model.sam_lr_scale``.
+
+    SAM's non-local block is cubic in its input and is applied recurrently, so at the large
+    learning rates of a from-scratch smoke run it explodes within a few steps; the released
+    recipe (lr 1e-5..2e-5 on pretrained features) keeps the scale at 1.
+    """
+    scale = cfg.model.sam_lr_scale
+    if scale == 1.0:
+        return [{"params": list(net.parameters())}]
+    sam = [p for n, p in net.named_parameters() if n.startswith("mem_compress.")]
+    rest = [p for n, p in net.named_parameters() if not n.startswith("mem_compress.")]
+    return [{"params": rest}, {"params": sam, "lr": cfg.train.optimizer.lr * scale}]
+
+
 class RDETrainer(Trainer):
     """Also writes the released-format ``model_<it>.pth`` with every checkpoint."""
 
@@ -262,6 +290,8 @@ def iou_value(i, u) -> float:
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.config is None and args.stage is None:
         raise VOSDataError(None, "give --stage (the shipped config of that stage) or --config")
     config_path = args.config or default_config(args.stage)
@@ -279,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     trainer = RDETrainer(cfg.train, run_dir, config=cfg, resume=args.resume)
     single = cfg.stage == 0
     spec = ModelSpec(cfg.model.width_div, cfg.model.repeat)
-    net = RDETrainingNetwork(single_object=single, spec=spec, sam_train_mode=cfg.stage in (2, 3))
+    net = RDETrainingNetwork(single_object=single, spec=spec, sam_train_mode=cfg.stage in (2, 3),
+                              freeze_bn=cfg.model.freeze_bn)
     for note in load_imagenet_trunks(net, cfg.model.imagenet_resnet50, cfg.model.imagenet_resnet18):
         trainer.log.info("initialised %s", note)
     if args.load_network:
@@ -299,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         calibrate_batchnorm(net, dataset, cfg, single)
         trainer.log.info("BatchNorm statistics measured on %d batches (from-scratch run)",
                          cfg.model.bn_calibration_batches)
-    trainer.setup(net, dataset)
+    trainer.setup(net, dataset, optimizer=build_optimizer(parameter_groups(net, cfg),
+                                                          cfg.train.optimizer))
     if curriculum_parts:
         skips = SkipCurriculum.for_iterations(trainer.total_steps, trainer.steps_per_epoch,
                                               values=cfg.data.skip_values,
@@ -332,6 +364,28 @@ def main(argv: list[str] | None = None) -> int:
     trainer.log.info("network saved to %s", final)
     trainer.close()
     return 0
+
+
+def train_synthetic(davis_root: str | os.PathLike, output: str | os.PathLike,
+                    config: str | os.PathLike = "tiny_synthetic.yaml",
+                    overrides: dict | None = None, threads: int | None = None) -> Path:
+    """Train a config (default: the tiny CPU one) on a DAVIS-2017-layout root; weights path.
+
+    ``davis_root`` holds ``trainval/`` (e.g. ``python -m vos_common.synth --format davis2017
+    --out ROOT/trainval``); ``output`` becomes the run folder; ``overrides`` maps config keys
+    to values (``{"train.max_steps": 100}``). Returns ``output/model_<steps>.pth``, loadable by
+    every evaluation entry point (``python -m rde.eval_davis --model ...``).
+    """
+    opts = ["data.davis_root", str(davis_root)]
+    for key, value in (overrides or {}).items():
+        opts += [key, str(value).lower() if isinstance(value, bool) else str(value)]
+    argv = ["--id", Path(output).name, "--config", str(config), "--output", str(output)]
+    if threads is not None:
+        argv += ["--threads", str(threads)]
+    if main([*argv, "--opts", *opts]) != 0:
+        raise RuntimeError(f"training {config} on {davis_root} failed (see the log above)")
+    weights = sorted(Path(output).glob("model_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
+    return weights[-1]
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ class VideoClips(Dataset):
 
     def __init__(self, image_root, mask_root, max_skip: int = 5, is_bl: bool = False,
                  subset: list[str] | None = None, crop: int = 384, perturb_min: float = 0.85,
-                 perturb_max: float = 1.0, perturb_group: int = 1, skip_divisor: int = 1):
+                 perturb_max: float = 1.0, perturb_group: int = 1, skip_divisor: int = 1,
+                 frame_affine: bool = True):
         self.image_root, self.mask_root = Path(image_root), Path(mask_root)
         if not self.image_root.is_dir():
             raise VOSDataError(self.image_root, "training frame folder does not exist")
@@ -87,10 +88,12 @@ class VideoClips(Dataset):
         interp_im, interp_gt = InterpolationMode.BICUBIC, InterpolationMode.NEAREST
         scale = (0.25, 1.0) if is_bl else (0.36, 1.0)
         self.pair_im_lone = transforms.ColorJitter(0.01, 0.01, 0.01, 0)
-        self.pair_im_dual = transforms.RandomAffine(degrees=15, shear=10, interpolation=interp_im,
-                                                    fill=IM_MEAN)
-        self.pair_gt_dual = transforms.RandomAffine(degrees=15, shear=10, interpolation=interp_gt,
-                                                    fill=0)
+        # per-frame affine (the original's); off only for from-scratch smoke runs
+        degrees, shear = (15, 10) if frame_affine else (0, 0)
+        self.pair_im_dual = transforms.RandomAffine(degrees=degrees, shear=shear,
+                                                    interpolation=interp_im, fill=IM_MEAN)
+        self.pair_gt_dual = transforms.RandomAffine(degrees=degrees, shear=shear,
+                                                    interpolation=interp_gt, fill=0)
         self.all_im_lone = transforms.Compose([transforms.ColorJitter(0.1, 0.03, 0.03, 0),
                                                transforms.RandomGrayscale(0.05)])
         self.all_im_dual = transforms.Compose([

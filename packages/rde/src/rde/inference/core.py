@@ -27,6 +27,8 @@ probabilities are at padded size, ``unpad`` removes the padding.
 from __future__ import annotations
 
 import contextlib
+import copy
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -50,6 +52,56 @@ def channels_last(net: torch.nn.Module) -> torch.nn.Module:
         if isinstance(module, torch.nn.Conv2d) and module.weight.dim() == 4:
             module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
     return net
+
+
+def _fold_batchnorm(module: torch.nn.Module) -> None:
+    """Fold every eval-mode BatchNorm that follows a convolution into it (in place).
+
+    Handled layouts: ``convN`` + ``bnN`` attribute pairs (ResNet stems and blocks) and
+    ``Sequential(conv, bn)`` shortcuts; the BatchNorm becomes an identity.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for child in list(module.modules()):
+        pair = isinstance(child, torch.nn.Sequential) and len(child) == 2
+        if pair and isinstance(child[0], torch.nn.Conv2d) and \
+                isinstance(child[1], torch.nn.BatchNorm2d):
+            child[0] = fuse_conv_bn_eval(child[0], child[1])
+            child[1] = torch.nn.Identity()
+        for index in range(1, 4):
+            conv = getattr(child, f"conv{index}", None)
+            bn = getattr(child, f"bn{index}", None)
+            if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
+                setattr(child, f"conv{index}", fuse_conv_bn_eval(conv, bn))
+                setattr(child, f"bn{index}", torch.nn.Identity())
+
+
+_INFERENCE_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def inference_network(net: RDEVOS) -> RDEVOS:
+    """The network as the CPU core runs it: BatchNorm folded into the encoders' convolutions and
+    2-D convolutions channels-last (same numbers up to float rounding; parity tests).
+
+    The encoders are copied (the given network keeps its modules and values; only the memory
+    layout of its other convolution weights becomes channels-last); the copy is cached per
+    network, so the network's weights must not change after its first video. A network on
+    another device or in training mode is returned unchanged.
+    """
+    if next(net.parameters()).device.type != "cpu" or net.training:
+        return net
+    cached = _INFERENCE_COPIES.get(net)
+    if cached is not None:
+        return cached
+    clone = copy.copy(net)
+    clone._modules = dict(net._modules)
+    for name in ("key_encoder", "value_encoder"):
+        encoder = copy.deepcopy(net._modules[name])
+        _fold_batchnorm(encoder)
+        clone._modules[name] = encoder
+    channels_last(clone)
+    _INFERENCE_COPIES[net] = clone
+    return clone
 
 
 @dataclass
@@ -88,7 +140,7 @@ class InferenceCore:
             raise VOSDataError(None, f"mem_every must be at least 1, got {mem_every}")
         if num_objects < 1:
             raise VOSDataError(None, "no object to segment (the annotation is empty)")
-        self.net = net
+        self.net = inference_network(net)
         self.num_objects = num_objects
         self.mode = mode
         self.mem_every = mem_every
@@ -99,8 +151,6 @@ class InferenceCore:
         self.stable_topk = stable_topk
         self.per_object_banks = per_object_banks
         self.device = next(net.parameters()).device
-        if self.device.type == "cpu":
-            channels_last(net)
         self.amp = amp and self.device.type == "cuda"
         self.groups: list[_Group] = []
         self.last_memory_frame: int | None = None

@@ -27,7 +27,9 @@ last                   [gt]                     [last]
 
 Affinity: ``(2 m·q − ‖m‖²)/√C`` (L2, STCN); the top-k entries of every query position are
 exponentiated **without subtracting the maximum** (as the original; ``stable=True`` subtracts
-it, which only matters when the exponent overflows) and normalised by their sum; all other
+it, which only matters when the exponent overflows) and normalised by their sum — except at
+query positions where that sum overflows or underflows (the original's output is NaN there),
+which get the maximum subtracted; all other
 entries are 0. The readout gathers only the k selected entries of every query position
 (``readout="sparse"``), which equals the original's dense product with the scattered affinity
 (``readout="dense"``) up to float rounding.
@@ -78,8 +80,15 @@ def topk_softmax(affinity: torch.Tensor, top_k: int, stable: bool = False):
     if stable:
         values = values - values[:, :1]
     weights = values.exp()
-    weights = weights / weights.sum(dim=1, keepdim=True)
-    return weights, indices
+    total = weights.sum(dim=1, keepdim=True)
+    broken = ~torch.isfinite(total) | (total == 0)
+    if not stable and bool(broken.any()):
+        # the original's exponent overflowed (or every entry underflowed) at these query
+        # positions and would give NaN: subtract the maximum there only
+        shifted = (values - values[:, :1]).exp()
+        weights = torch.where(broken, shifted, weights)
+        total = torch.where(broken, shifted.sum(dim=1, keepdim=True), total)
+    return weights / total, indices
 
 
 def sparse_readout(weights: torch.Tensor, indices: torch.Tensor, mv: torch.Tensor) -> torch.Tensor:

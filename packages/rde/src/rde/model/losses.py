@@ -38,10 +38,15 @@ class LossConfig:
 
 
 def kl_divergence(student: torch.Tensor, target: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """``τ² · mean(q · (log q − log p))``, p = softmax(student/τ), q = softmax(target/τ) over dim 1."""
+    """``τ² · mean(q · (log q − log p))``, p = softmax(student/τ), q = softmax(target/τ) over dim 1.
+
+    The value of ``KLDivLoss(log_softmax(s), softmax(t))`` (mean reduction), with ``log q`` taken
+    from ``log_softmax`` instead of the log of the softmax: where ``q`` underflows to 0 (large
+    features, e.g. a network trained from scratch) the original's gradient is NaN, this one is 0.
+    """
     log_p = F.log_softmax(student / temperature, dim=1)
-    q = F.softmax(target / temperature, dim=1)
-    return F.kl_div(log_p, q, reduction="none").mean() * temperature ** 2
+    log_q = F.log_softmax(target / temperature, dim=1)
+    return (log_q.exp() * (log_q - log_p)).mean() * temperature ** 2
 
 
 def bootstrap_fraction(it: int, cfg: LossConfig) -> float | None:
@@ -117,10 +122,25 @@ def forward_single(net, data: dict) -> tuple[dict, dict]:
     return out, {"klloss": [(ref_v, clean_v)]}
 
 
+def _encode_values(net, frame, f16, pairs) -> list[torch.Tensor]:
+    """Values ``(B, C, 1, h, w)`` of one frame for several (mask, others) pairs, in one call.
+
+    The pairs are stacked along the batch (the original encodes them one call each; with
+    frozen BatchNorm every sample is encoded independently, so only rounding differs).
+    """
+    n = len(pairs)
+    masks = torch.cat([m for m, _ in pairs], 0)
+    others = torch.cat([o for _, o in pairs], 0)
+    repeat = [n] + [1] * (frame.dim() - 1)
+    values = net("encode_value", frame.repeat(repeat), f16.repeat([n] + [1] * (f16.dim() - 1)),
+                 masks, others)
+    return list(values.chunk(n, 0))
+
+
 def _values(net, frame, f16, mask):
     """Values of both objects of one frame (each object's "others" is the other object)."""
-    v1 = net("encode_value", frame, f16, mask[:, 0:1], mask[:, 1:2])
-    v2 = net("encode_value", frame, f16, mask[:, 1:2], mask[:, 0:1])
+    v1, v2 = _encode_values(net, frame, f16, [(mask[:, 0:1], mask[:, 1:2]),
+                                              (mask[:, 1:2], mask[:, 0:1])])
     return torch.stack([v1, v2], 1)  # B, 2, C, 1, h, w
 
 
@@ -134,10 +154,9 @@ def forward_multi(net, data: dict) -> tuple[dict, dict]:
         return net("segment", k16[:, :, t], f16_thin[:, t], f8[:, t], f4[:, t], mk, mv, selector)
 
     # first frame: perturbed masks go to memory, clean masks are the KL targets
-    ref_v1 = net("encode_value", frames[:, 0], f16[:, 0], pgt1[:, 0], pgt2[:, 0])
-    ref_v2 = net("encode_value", frames[:, 0], f16[:, 0], pgt2[:, 0], pgt1[:, 0])
-    clean_v1 = net("encode_value", frames[:, 0], f16[:, 0], masks[:, 0], sec[:, 0])
-    clean_v2 = net("encode_value", frames[:, 0], f16[:, 0], sec[:, 0], masks[:, 0])
+    ref_v1, ref_v2, clean_v1, clean_v2 = _encode_values(
+        net, frames[:, 0], f16[:, 0], [(pgt1[:, 0], pgt2[:, 0]), (pgt2[:, 0], pgt1[:, 0]),
+                                       (masks[:, 0], sec[:, 0]), (sec[:, 0], masks[:, 0])])
     values = torch.stack([ref_v1, ref_v2], 1)
 
     f1_logits, f1_mask, _, _ = seg(1, k16[:, :, 0:1], values)
@@ -176,17 +195,36 @@ def compute_losses(out: dict, pairs: dict, data: dict, it: int, cfg: LossConfig)
     """Every logged loss (weighted KL terms as logged by the original) and ``total_loss``."""
     losses = segmentation_losses(out, data, it, cfg)
 
-    def kl(name: str) -> torch.Tensor:
-        return sum(kl_divergence(s, t, cfg.temperature) for s, t in pairs[name])
+    def kl(name: str, weight: float) -> torch.Tensor:
+        if weight == 0:  # not computed: 0 · (a non-finite KL) would still poison the gradients
+            return torch.zeros((), device=out["logits_1"].device)
+        return sum(kl_divergence(s, t, cfg.temperature) for s, t in pairs[name]) * weight
 
-    losses["klloss_loss"] = kl("klloss") * cfg.klloss_weight
+    losses["klloss_loss"] = kl("klloss", cfg.klloss_weight)
     losses["total_loss"] = losses["total_loss"] + losses["klloss_loss"]
     if "df2" in pairs:
-        losses["df2_distillation"] = kl("df2") * cfg.decoder_f2_weight
-        losses["df4_distillation"] = kl("df4") * cfg.decoder_f4_weight
+        losses["df2_distillation"] = kl("df2", cfg.decoder_f2_weight)
+        losses["df4_distillation"] = kl("df4", cfg.decoder_f4_weight)
         losses["total_loss"] = (losses["total_loss"] + losses["df2_distillation"]
                                 + losses["df4_distillation"])
     return losses
+
+
+def gradient_norms(net: torch.nn.Module, prefixes) -> dict[str, float]:
+    """L2 norm of all ``.grad`` tensors under each parameter-name prefix (e.g. ``decoder``).
+
+    Squares are summed per tensor and accumulated in float64. A float32 ``vector_norm`` over
+    the concatenated gradients (tens of millions of elements) accumulates sequentially on one
+    CPU thread and is off by up to ~0.2 % even though every gradient element is accurate.
+    """
+    norms = {}
+    for prefix in prefixes:
+        total = torch.zeros((), dtype=torch.float64)
+        for name, param in net.named_parameters():
+            if param.grad is not None and name.startswith(prefix + "."):
+                total += param.grad.detach().double().pow(2).sum()
+        norms[prefix] = total.sqrt().item()
+    return norms
 
 
 def training_pass(net, data: dict, it: int, cfg: LossConfig, single_object: bool):

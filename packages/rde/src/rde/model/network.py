@@ -113,17 +113,21 @@ class RDETrainingNetwork(nn.Module):
 
     BatchNorm stays frozen: :meth:`train` keeps every module in eval mode except
     ``mem_compress`` (``sam_train_mode``, the original's stages 2/3; no effect without SE blocks).
+    ``freeze_bn=False`` (from-scratch smoke configs only) trains every module normally.
     """
 
     def __init__(self, single_object: bool = False, spec: ModelSpec = ModelSpec(),
-                 sam_train_mode: bool = False):
+                 sam_train_mode: bool = False, freeze_bn: bool = True):
         super().__init__()
         self.spec = spec
         self.single_object = single_object
         self.sam_train_mode = sam_train_mode
+        self.freeze_bn = freeze_bn
         _build(self, spec, single_object=single_object, train_order=True)
 
     def train(self, mode: bool = True):
+        if not self.freeze_bn:  # from-scratch smoke runs only: BatchNorm learns its statistics
+            return super().train(mode)
         super().train(False)
         if mode and self.sam_train_mode and not self.single_object:
             self.mem_compress.train(True)
