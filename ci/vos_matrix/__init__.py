@@ -1,0 +1,1 @@
+"""The evaluation matrix of vos-suite (``python ci/matrix.py``): cells, runners, scoring, report."""
