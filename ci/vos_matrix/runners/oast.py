@@ -19,7 +19,7 @@ from vos_common.io import atomic_write_bytes
 from vos_matrix.cells import Cell
 from vos_matrix.runners.base import Prediction, RunContext, Runner, open_benchmark, timed
 from vos_matrix.runners.entry import run_entry
-from vos_matrix.weights import Weights, cached_training, file_digest, given_checkpoint
+from vos_matrix.weights import Weights, cached_training, given_checkpoint
 
 OAST_DATASETS = {"davis2016": "DAVIS-2016", "fbms59": "FBMS"}
 
@@ -31,13 +31,28 @@ class OASTRunner(Runner):
         entry = cell.weights_for("synthetic" if ctx.synthetic else "real") or {}
         return str(entry.get("model_scale", "xxs" if ctx.synthetic else "s"))
 
-    def _size(self, ctx: RunContext) -> list[int]:
-        return [64, 64] if ctx.synthetic else [384, 640]
+    def _size(self, ctx: RunContext, cell: Cell) -> list[int]:
+        """The network input: the trained config's ``data.img_size`` (synthetic), else 384x640."""
+        entry = cell.weights_for("synthetic" if ctx.synthetic else "real") or {}
+        if "img_size" in entry:
+            return [int(x) for x in entry["img_size"]]
+        if not ctx.synthetic or "train" not in entry:
+            return [384, 640]
+        return list(self._config(entry).data.img_size)
+
+    @staticmethod
+    def _config(entry: dict, overrides: list[str] = ()):
+        from oast.config import PhaseABConfig, config_path
+        from vos_common.config import load_config
+
+        config = config_path(entry["train"].removesuffix(".yaml"))
+        opts = [str(x) for kv in (entry.get("opts") or {}).items() for x in kv]
+        return load_config(config, PhaseABConfig, [*overrides, *opts])
 
     def settings(self, cell: Cell, ctx: RunContext) -> dict:
         return {
             "model_scale": self._scale(ctx, cell),
-            "img_size": self._size(ctx),
+            "img_size": self._size(ctx, cell),
             "phase": "A (supervised, tiny)" if ctx.synthetic else "given weights",
         }
 
@@ -56,33 +71,29 @@ class OASTRunner(Runner):
         if "checkpoint" in entry:
             return Weights(given_checkpoint(entry, ctx.weights_dir), "checkpoint")
         from oast import __version__ as version
-        from oast.config import PhaseABConfig, config_path
         from oast.unlabeled_train import train
-        from vos_common.config import load_config
+        from vos_common.config import config_to_dict
 
-        config = config_path(entry["train"].removesuffix(".yaml"))
-        opts = [str(x) for kv in (entry.get("opts") or {}).items() for x in kv]
         data = self._data_root(ctx)
+        resolved = config_to_dict(self._config(entry, ["data.data_dir", "."]))
+        resolved.pop("save_dir", None)
 
         def run(run_dir: Path):
             import torch
 
             torch.set_num_threads(max(1, ctx.threads))
-            cfg = load_config(
-                config, PhaseABConfig, ["data.data_dir", str(data), "save_dir", str(run_dir), *opts]
-            )
-            overrides = ["data.data_dir", str(data), "save_dir", str(run_dir), *opts]
-            ctx.log(f"$ oast.unlabeled_train.train({Path(config).name}, overrides {overrides})")
+            overrides = ["data.data_dir", str(data), "save_dir", str(run_dir)]
+            cfg = self._config(entry, overrides)
+            ctx.log(f"$ oast.unlabeled_train.train({entry['train']}, overrides {overrides})")
             summary = train(cfg, argv=["vos_matrix"])
-            return Path(summary["last"]), {"config": str(config), "epochs": len(summary["epochs"])}
+            record = {"config": entry["train"], "epochs": len(summary["epochs"])}
+            return Path(summary["last"]), record
 
         key = {
             "method": self.name,
             "version": version,
-            "config": Path(config).name,
-            "config_digest": file_digest(Path(config)),
-            "base_digest": file_digest(Path(config).with_name("phase_a.yaml")),
-            "opts": opts,
+            "config": entry["train"],
+            "resolved": resolved,  # the whole resolved config: any change in its chain retrains
             "data": ctx.data.synthetic_folder.name,
         }
         return cached_training(ctx.cache, self.name, key, run, ctx.log)
@@ -112,7 +123,7 @@ class OASTRunner(Runner):
                     "--test_datasets",
                     dataset,
                     "--img_size",
-                    *self._size(ctx),
+                    *self._size(ctx, cell),
                     "--device",
                     ctx.device,
                     "--num_workers",
