@@ -15,7 +15,7 @@ from mivos_prop.model.checkpoint import load_network_for_training, load_weights
 from mivos_prop.model.losses import LossConfig, kept_fraction
 from vos_common.datasets import DAVIS2017
 from vos_common.io import read_label_map, write_frame
-from vos_common.synth import SynthConfig, generate_videos, write_benchmark
+from vos_common.synth import LazyVideos, SynthConfig, generate_videos, write_benchmark
 
 TINY = Path(train.__file__).with_name("configs") / "tiny_synthetic.yaml"
 
@@ -62,7 +62,18 @@ def run_train(argv):
     assert code == 0
 
 
-def test_tiny_config_beats_copying_the_first_frame(synthetic_davis, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def matrix_benchmark(tmp_path_factory):
+    """The evaluation matrix's synthetic benchmark: 15 videos (10 train, 5 val) x 20 frames."""
+    root = tmp_path_factory.mktemp("mivos_matrix") / "DAVIS"
+    cfg = SynthConfig(height=64, width=96, frames=20, num_objects=(1, 2), seed=0, late_objects=0)
+    write_benchmark(LazyVideos(cfg, 15), format="davis2017", out=root / "2017" / "trainval")
+    return root
+
+
+def test_tiny_config_beats_copying_the_first_frame(matrix_benchmark, tmp_path, capsys):
+    """Held out: the shipped tiny config trains on the 10 train videos (data.davis_split) and
+    its own synthetic videos (another seed), and is scored on the 5 val videos only."""
     run_dir = tmp_path / "tiny"
     run_train(
         [
@@ -74,13 +85,16 @@ def test_tiny_config_beats_copying_the_first_frame(synthetic_davis, tmp_path, ca
             str(run_dir),
             "--opts",
             "data.davis_root",
-            str(synthetic_davis),
+            str(matrix_benchmark),
         ]
     )
-    weights = run_dir / "tiny_60.pth"
+    weights = run_dir / "tiny_600.pth"
     assert weights.is_file() and (run_dir / "metrics.csv").is_file()
     log = capsys.readouterr()
     assert "max skip 2" in log.out + log.err  # the curriculum switched at an epoch boundary
+    trained_on = {p.name for p in (run_dir / "synthetic_train" / "JPEGImages").iterdir()}
+    val = list(DAVIS2017(matrix_benchmark / "2017" / "trainval", split="val"))
+    assert len(val) == 5 and not trained_on & {s.name for s in val}
     out = tmp_path / "pred"
     assert (
         eval_davis.main(
@@ -91,23 +105,26 @@ def test_tiny_config_beats_copying_the_first_frame(synthetic_davis, tmp_path, ca
                 "--threads",
                 "1",
                 "--davis",
-                str(synthetic_davis / "2017"),
+                str(matrix_benchmark / "2017"),
                 "--output",
                 str(out),
             ]
         )
         == 0
     )
-    ours, copy = [], []
-    for sequence in DAVIS2017(synthetic_davis / "2017" / "trainval", split="val"):
+    scores = {"ours": [], "copy": []}  # (J, F) per object and frame
+    for sequence in val:
         first = sequence.read_mask(0)
         for obj in [int(o) for o in np.unique(first) if o]:
             for t in range(1, len(sequence)):
                 gt = sequence.read_mask(t) == obj
                 pred = read_label_map(out / sequence.name / f"{t:05d}.png") == obj
-                ours.append(np.mean(j_and_f(pred, gt)))
-                copy.append(np.mean(j_and_f(first == obj, gt)))
-    assert np.mean(ours) > np.mean(copy) + 0.03, (np.mean(ours), np.mean(copy))
+                for name, mask in (("ours", pred), ("copy", first == obj)):
+                    scores[name].append(j_and_f(mask, gt))
+    ours, copy = np.mean(scores["ours"], 0), np.mean(scores["copy"], 0)
+    print(f"tiny mivos_prop J {ours[0]:.3f} F {ours[1]:.3f}; copying the first frame "
+          f"J {copy[0]:.3f} F {copy[1]:.3f}")
+    assert ours[0] >= copy[0] + 0.02 and ours.mean() >= copy.mean() + 0.02, (ours, copy)
 
 
 def test_resume_continues_exactly(synthetic_davis, tmp_path):
@@ -119,6 +136,8 @@ def test_resume_continues_exactly(synthetic_davis, tmp_path):
         "4",
         "train.checkpoint_every",
         "2",
+        "data.synthetic_videos",
+        "3",
     ]
     run_train(["--config", str(TINY), "--id", "a", "--output", str(tmp_path / "a"), *opts])
     # a second run picks the first one up at step 2 (same config) and must end identically
@@ -202,6 +221,8 @@ def test_stage0_to_stage2_widens_the_value_encoder(tmp_path, synthetic_davis):
             "1",
             "model.freeze_bn",
             "true",
+            "data.synthetic_videos",
+            "3",
         ]
     )
     trained = torch.load(tmp_path / "s02" / "s02_1.pth", weights_only=True)

@@ -114,8 +114,9 @@ def test_sam_with_se_blocks_and_frozen_bn():
 def test_tiny_config_beats_copying_the_first_frame(tmp_path):
     """The shipped tiny config (200 steps, 1/8 width) against copying frame 0's masks, in J.
 
-    As in mivos_prop's learning test, the run trains on every video of the synthetic trainval
-    set and is scored on its val split (3 videos, 8 frames, every frame after the first).
+    Not held out (unlike mivos_prop's learning test): the run trains on every video of the
+    synthetic trainval set and is scored on its val split (3 videos, 8 frames, every frame
+    after the first); held-out figures are in the package README.
     """
     from rde import eval_davis
     from rde.train import train_synthetic

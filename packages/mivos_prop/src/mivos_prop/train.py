@@ -50,6 +50,17 @@ class ModelConfig:
     decoder: list[int] = field(default_factory=lambda: [512, 256, 256])
     imagenet: str | None = None  # torchvision ResNet state_dict file (V1 for ResNet-50)
     freeze_bn: bool = True  # the original: BN statistics frozen, gamma/beta trained
+    # From-scratch aid (off = the original): without ``imagenet``, start both encoders from one
+    # random torchvision ResNet (as the ImageNet init shares one trunk) and ``kv_m_f16`` as a
+    # copy of ``kv_q_f16``, so memory and query keys are comparable from step 0.
+    shared_init: bool = False
+    # scale of the extra (mask, others) input channels of the value encoder's first conv when
+    # ``shared_init`` (1 = the reference's orthogonal init, gain 1)
+    mask_channel_gain: float = 1.0
+    # From-scratch aid (0 = off): measure BatchNorm statistics on this many training batches
+    # before the first step, then keep them frozen (use with freeze_bn true), so that training
+    # and evaluation normalise alike (a random network has no statistics worth freezing)
+    bn_calibration_batches: int = 0
 
     def spec(self) -> ModelSpec:
         return ModelSpec(self.arch, self.key_dim, self.value_dim, tuple(self.decoder))
@@ -66,9 +77,20 @@ class DataConfig:
     yv_folder: str = "train_480p"
     davis_subset: str | None = None  # list file of DAVIS videos (util/davis_subset.txt)
     yv_subset: str | None = None  # list file of YouTube-VOS videos (util/yv_subset.txt)
+    # instead of davis_subset: trainval/ImageSets/2017/<split>.txt (e.g. train); None = every
+    # video under trainval/ (the original with davis_subset unset)
+    davis_split: str | None = None
     davis_repeat: int = 5
     use_youtube: bool = True
-    crop: int = 384
+    # From-scratch aid (0 = off, the original): this many extra videos of vos_common.synth
+    # (seed synthetic_seed, never the evaluated benchmark's as long as the seeds differ),
+    # rendered once into <run>/synthetic_train and trained on next to DAVIS
+    synthetic_videos: int = 0
+    synthetic_seed: int = 1000
+    synthetic_size: list[int] = field(default_factory=lambda: [64, 96])
+    synthetic_frames: int = 10
+    synthetic_objects: list[int] = field(default_factory=lambda: [1, 2])
+    crop: int | list[int] = 384  # square side (the original), or [height, width]
     skip_values: list[int] = field(default_factory=lambda: [5, 10, 15, 20, 25, 5])
     skip_fractions: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.9])
     static_folders: list[str] = field(
@@ -139,13 +161,14 @@ def _subset(path: str | None) -> list[str] | None:
     return None if path is None else read_list_file(path, "video subset list")
 
 
-def build_dataset(cfg: MiVOSTrainConfig):
+def build_dataset(cfg: MiVOSTrainConfig, run_dir: Path | None = None):
     data, stage = cfg.data, cfg.stage
     if stage == 0:
         parts = []
         for folder in data.static_folders:
             pairs = static_pairs(Path(data.static_root) / folder, per_class_folders=folder == "fss")
-            parts += [StaticPseudoVideos(pairs, data.crop)] * data.static_repeat.get(folder, 1)
+            side = data.crop if isinstance(data.crop, int) else min(data.crop)  # square only
+            parts += [StaticPseudoVideos(pairs, side)] * data.static_repeat.get(folder, 1)
         return ConcatDataset(parts), []
     if stage == 1:
         bl = VideoTriplets(
@@ -155,15 +178,37 @@ def build_dataset(cfg: MiVOSTrainConfig):
         )
         return bl, [bl]
     davis_root = Path(data.davis_root) / "2017" / "trainval"
+    subset = _subset(data.davis_subset)
+    if data.davis_split is not None:
+        split_file = davis_root / "ImageSets" / "2017" / f"{data.davis_split}.txt"
+        if not split_file.is_file():
+            raise VOSDataError(
+                split_file, f"data.davis_split {data.davis_split!r}: no such list file"
+            )
+        subset = read_list_file(split_file, "video subset list")
     davis = VideoTriplets(
         folder_sequences(
             davis_root / "JPEGImages" / "480p",
             davis_root / "Annotations" / "480p",
-            _subset(data.davis_subset),
+            subset,
         ),
         data.crop,
     )
     parts, curriculum = [davis] * data.davis_repeat, [davis]
+    if data.synthetic_videos > 0:
+        from vos_common.stm.synthetic import write_training_videos
+
+        images, masks = write_training_videos(
+            Path(run_dir if run_dir is not None else ".") / "synthetic_train",
+            data.synthetic_videos,
+            seed=data.synthetic_seed,
+            size=tuple(data.synthetic_size),
+            frames=data.synthetic_frames,
+            num_objects=tuple(data.synthetic_objects),
+        )
+        synthetic = VideoTriplets(folder_sequences(images, masks), data.crop)
+        parts.append(synthetic)
+        curriculum.append(synthetic)
     if data.use_youtube:
         yv_root = Path(data.yv_root) / data.yv_folder
         yv = VideoTriplets(
@@ -176,6 +221,48 @@ def build_dataset(cfg: MiVOSTrainConfig):
         parts.append(yv)
         curriculum.append(yv)
     return ConcatDataset(parts), curriculum
+
+
+def random_trunk(arch: str) -> dict[str, torch.Tensor]:
+    """A randomly initialised torchvision ResNet state_dict (``model.shared_init``)."""
+    from torchvision.models import resnet18, resnet50
+
+    return {"resnet50": resnet50, "resnet18": resnet18}[arch](weights=None).state_dict()
+
+
+@torch.no_grad()
+def share_key_projection(net: TrainingNetwork, mask_channel_gain: float = 1.0) -> None:
+    """``model.shared_init``: memory key/value projection = the query's; mask channels scaled."""
+    net.kv_m_f16.load_state_dict(net.kv_q_f16.state_dict())
+    net.mask_rgb_encoder.conv1.weight[:, 3:] *= mask_channel_gain
+
+
+@torch.no_grad()
+def calibrate_batchnorm(net: TrainingNetwork, dataset, cfg: MiVOSTrainConfig) -> None:
+    """BatchNorm running statistics = the average over ``model.bn_calibration_batches``
+    training batches (forward passes only; global RNG states are restored afterwards)."""
+    import numpy as np
+    from torch.utils.data import DataLoader
+
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average
+    np_state, torch_state = np.random.get_state(), torch.get_rng_state()
+    np.random.seed(cfg.train.seed)
+    torch.manual_seed(cfg.train.seed)
+    loader = DataLoader(dataset, batch_size=max(1, cfg.train.batch_size), shuffle=True)
+    net.train()
+    for index, batch in enumerate(loader):
+        if index >= cfg.model.bn_calibration_batches:
+            break
+        forward_three_frames(
+            net, batch["rgb"], batch["gt"], batch.get("sec_gt"), batch.get("selector")
+        )
+    for bn in bns:
+        bn.momentum = 0.1
+    np.random.set_state(np_state)
+    torch.set_rng_state(torch_state)
 
 
 def iou(prob: torch.Tensor, gt: torch.Tensor) -> float:
@@ -205,13 +292,22 @@ def main(argv: list[str] | None = None) -> int:
     trainer = Trainer(cfg.train, run_dir, config=cfg, resume=args.resume)
     single = cfg.stage == 0
     imagenet = load_imagenet(cfg.model.imagenet, cfg.model.arch) if cfg.model.imagenet else None
+    if imagenet is None and cfg.model.shared_init:
+        imagenet = random_trunk(cfg.model.arch)
     net = TrainingNetwork(single_object=single, spec=cfg.model.spec(), imagenet=imagenet)
+    if cfg.model.shared_init:
+        share_key_projection(net, cfg.model.mask_channel_gain)
     if args.load_network:
         report = load_network_for_training(net, args.load_network)
         trainer.log.info("initial weights: %s", report)
+    dataset, curriculum_parts = build_dataset(cfg, run_dir)
+    if cfg.model.bn_calibration_batches and not args.resume and not args.load_network:
+        calibrate_batchnorm(net, dataset, cfg)
+        trainer.log.info(
+            "BatchNorm statistics measured on %d batches", cfg.model.bn_calibration_batches
+        )
     if cfg.model.freeze_bn:
         freeze_batchnorm_stats(net)  # BN frozen at its loaded statistics; gamma/beta still train
-    dataset, curriculum_parts = build_dataset(cfg)
     trainer.setup(net, dataset)
     if curriculum_parts:
         skips = SkipCurriculum.for_iterations(

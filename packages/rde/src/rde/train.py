@@ -72,7 +72,15 @@ class DataConfig:
     yv_subset: str | None = None        # util/yv_subset.txt of the original
     davis_repeat: int = 5
     use_youtube: bool = True
-    crop: int = 384
+    # From-scratch aid (0 = off, the original): this many extra videos of vos_common.synth
+    # (seed synthetic_seed, never the evaluated benchmark's as long as the seeds differ),
+    # rendered once into <run>/synthetic_train and trained on next to DAVIS
+    synthetic_videos: int = 0
+    synthetic_seed: int = 1000
+    synthetic_size: list[int] = field(default_factory=lambda: [64, 96])
+    synthetic_frames: int = 10
+    synthetic_objects: list[int] = field(default_factory=lambda: [1, 2])
+    crop: int | list[int] = 384         # square side (the original), or [height, width]
     perturb_min: float = 0.85
     perturb_max: float = 1.0
     perturb_group: int = 1
@@ -192,7 +200,7 @@ def _subset(path: str | None) -> list[str] | None:
     return None if path is None else read_list_file(path, "video subset list")
 
 
-def build_dataset(cfg: RDETrainConfig):
+def build_dataset(cfg: RDETrainConfig, run_dir: str | os.PathLike | None = None):
     """The stage's training set and the parts that follow the max-skip curriculum."""
     d = cfg.data
     perturb = {"perturb_min": d.perturb_min, "perturb_max": d.perturb_max}
@@ -200,7 +208,8 @@ def build_dataset(cfg: RDETrainConfig):
         parts = []
         for folder in d.static_folders:
             images = static_pairs(Path(d.static_root) / folder, per_class_folders=folder == "fss")
-            parts += [StaticPseudoVideos(images, d.crop, **perturb)] * d.static_repeat.get(folder, 1)
+            side = d.crop if isinstance(d.crop, int) else min(d.crop)  # square crops only
+            parts += [StaticPseudoVideos(images, side, **perturb)] * d.static_repeat.get(folder, 1)
         return ConcatDataset(parts), []
     clip_options = dict(crop=d.crop, perturb_group=d.perturb_group, frame_affine=d.frame_affine,
                         **perturb)
@@ -218,6 +227,16 @@ def build_dataset(cfg: RDETrainConfig):
     davis = VideoClips(davis_root / "JPEGImages" / "480p", davis_root / "Annotations" / "480p",
                        subset=subset, **clip_options)
     parts, curriculum = [davis] * d.davis_repeat, [davis]
+    if d.synthetic_videos > 0:
+        from vos_common.stm.synthetic import write_training_videos
+
+        images, masks = write_training_videos(
+            Path(run_dir if run_dir is not None else ".") / "synthetic_train", d.synthetic_videos,
+            seed=d.synthetic_seed, size=tuple(d.synthetic_size), frames=d.synthetic_frames,
+            num_objects=tuple(d.synthetic_objects))
+        synthetic = VideoClips(images, masks, **clip_options)
+        parts.append(synthetic)
+        curriculum.append(synthetic)
     if d.use_youtube:
         yv_root = Path(d.yv_root) / d.yv_folder
         yv = VideoClips(yv_root / "JPEGImages", yv_root / "Annotations",
@@ -325,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         net.mem_compress.init_average()
     elif cfg.model.sam_init not in ("original", "average"):
         raise VOSDataError(None, f"model.sam_init must be original or average, got {cfg.model.sam_init!r}")
-    dataset, curriculum_parts = build_dataset(cfg)
+    dataset, curriculum_parts = build_dataset(cfg, run_dir)
     if cfg.model.bn_calibration_batches and not args.resume and not args.load_network:
         calibrate_batchnorm(net, dataset, cfg, single)
         trainer.log.info("BatchNorm statistics measured on %d batches (from-scratch run)",

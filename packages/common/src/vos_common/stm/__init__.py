@@ -7,7 +7,9 @@
 * :mod:`~vos_common.stm.sampling`: three-frame training sampler, max-skip curriculum, target /
   second object choice;
 * :mod:`~vos_common.stm.pseudo_video`: thin-plate-spline warps for static-image pseudo-videos
-  (needs scipy; imported on use).
+  (needs scipy; imported on use);
+* :mod:`~vos_common.stm.synthetic`: extra synthetic training videos in a DAVIS-like folder
+  pair, for from-scratch tiny runs (imported on use).
 """
 
 from vos_common.stm.aggregate import aggregate_logits, soft_aggregate

@@ -87,13 +87,18 @@ class VideoTriplets(Dataset):
     def __init__(
         self,
         videos: list[VideoSequence],
-        crop: int = 384,
+        crop: int | tuple[int, int] | list[int] = 384,
         is_bl: bool = False,
         jump_divisor: int = 1,
         max_skip: int = 5,
     ):
         self.videos = videos
         self.crop = crop
+        # an int is the reference's square crop; (height, width) a rectangular one, whose
+        # aspect-ratio range is the reference's (3/4, 4/3) times width / height
+        self.size = (crop, crop) if isinstance(crop, int) else (int(crop[0]), int(crop[1]))
+        aspect = self.size[1] / self.size[0]
+        self.ratio = (3 / 4 * aspect, 4 / 3 * aspect)
         self.is_bl = is_bl
         self.jump_divisor = jump_divisor
         self.scale = (0.25, 1.0) if is_bl else (0.36, 1.0)
@@ -114,15 +119,15 @@ class VideoTriplets(Dataset):
         flip = random.random() < 0.5
         jitter = Jitter(0.1, 0.03, 0.03, 0, grayscale=0.05)
         first = Image.fromarray(video.read_frame(indices[0]))
-        crop = T.RandomResizedCrop.get_params(first, self.scale, (3 / 4, 4 / 3))
+        crop = T.RandomResizedCrop.get_params(first, self.scale, self.ratio)
         images, masks = [], []
         for index in indices:
             img = Image.fromarray(video.read_frame(index))
             mask = Image.fromarray(video.read_mask(index))
             if flip:
                 img, mask = TF.hflip(img), TF.hflip(mask)
-            img = TF.resized_crop(img, *crop, [self.crop, self.crop], interpolation=BICUBIC)
-            mask = TF.resized_crop(mask, *crop, [self.crop, self.crop], interpolation=NEAREST)
+            img = TF.resized_crop(img, *crop, list(self.size), interpolation=BICUBIC)
+            mask = TF.resized_crop(mask, *crop, list(self.size), interpolation=NEAREST)
             img = jitter(img)
             params = affine_params(img, 15, shear=10)
             img = apply_affine(img, params, BICUBIC, IM_MEAN)
@@ -145,14 +150,14 @@ class VideoTriplets(Dataset):
         tar = (
             (stack == target).astype(np.float32)[:, None]
             if target is not None
-            else np.zeros((3, 1, self.crop, self.crop), np.float32)
+            else np.zeros((3, 1, *self.size), np.float32)
         )
         sec = (
             (stack == second).astype(np.float32)[:, None]
             if second is not None
             else np.zeros_like(tar)
         )
-        cls_gt = np.zeros((3, self.crop, self.crop), dtype=np.int64)
+        cls_gt = np.zeros((3, *self.size), dtype=np.int64)
         cls_gt[tar[:, 0] > 0.5] = 1
         cls_gt[sec[:, 0] > 0.5] = 2
         return {

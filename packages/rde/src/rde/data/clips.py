@@ -64,7 +64,8 @@ class VideoClips(Dataset):
     """5-frame, up-to-two-object clips from ``image_root/<video>/`` + ``mask_root/<video>/``."""
 
     def __init__(self, image_root, mask_root, max_skip: int = 5, is_bl: bool = False,
-                 subset: list[str] | None = None, crop: int = 384, perturb_min: float = 0.85,
+                 subset: list[str] | None = None,
+                 crop: int | tuple[int, int] | list[int] = 384, perturb_min: float = 0.85,
                  perturb_max: float = 1.0, perturb_group: int = 1, skip_divisor: int = 1,
                  frame_affine: bool = True):
         self.image_root, self.mask_root = Path(image_root), Path(mask_root)
@@ -96,12 +97,16 @@ class VideoClips(Dataset):
                                                     interpolation=interp_gt, fill=0)
         self.all_im_lone = transforms.Compose([transforms.ColorJitter(0.1, 0.03, 0.03, 0),
                                                transforms.RandomGrayscale(0.05)])
+        # an int is the original's square crop; [height, width] a rectangular one (aspect-ratio
+        # range the original's 3/4..4/3 times width / height), e.g. the frames' own shape
+        size = (crop, crop) if isinstance(crop, int) else (int(crop[0]), int(crop[1]))
+        ratio = (3 / 4 * size[1] / size[0], 4 / 3 * size[1] / size[0])
         self.all_im_dual = transforms.Compose([
             transforms.RandomHorizontalFlip(),
-            transforms.RandomResizedCrop((crop, crop), scale=scale, interpolation=interp_im)])
+            transforms.RandomResizedCrop(size, scale=scale, ratio=ratio, interpolation=interp_im)])
         self.all_gt_dual = transforms.Compose([
             transforms.RandomHorizontalFlip(),
-            transforms.RandomResizedCrop((crop, crop), scale=scale, interpolation=interp_gt)])
+            transforms.RandomResizedCrop(size, scale=scale, ratio=ratio, interpolation=interp_gt)])
         self.final_im = transforms.Compose([transforms.ToTensor(), NORMALISE])
         self.crop = crop
 
