@@ -35,6 +35,10 @@ class LossConfig:
     decoder_f2_weight: float = 10.0
     decoder_f4_weight: float = 10.0
     temperature: float = 1.0
+    # "halving" (the original): L1/16 + L2/8 + L3/4 + L4/2; "mean": every frame 1/(s-1).
+    # A from-scratch aid (tiny config): frame 1, read from the ground-truth memory, is where a
+    # random network first learns to read memory at all; halving gives it 1/16 of the loss.
+    frame_weights: str = "halving"
 
 
 def kl_divergence(student: torch.Tensor, target: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -77,6 +81,8 @@ def segmentation_losses(out: dict, data: dict, it: int, cfg: LossConfig) -> dict
     """``loss_i``, ``p``, ``total_loss`` (frame-halved), ``hide_iou/*`` pixel counts."""
     gt = data["gt"]
     b, s = gt.shape[:2]
+    if cfg.frame_weights not in ("halving", "mean"):
+        raise ValueError(f"loss.frame_weights must be halving or mean, got {cfg.frame_weights!r}")
     selector = data.get("selector")
     cls_gt = data["cls_gt"].long()
     losses: dict = {"p": 0.0, "total_loss": 0.0}
@@ -93,7 +99,10 @@ def segmentation_losses(out: dict, data: dict, it: int, cfg: LossConfig) -> dict
             frame_loss = frame_loss + loss / b
             losses["p"] += p / b / (s - 1)
         losses[f"loss_{i}"] = frame_loss
-        losses["total_loss"] = (losses["total_loss"] + frame_loss) / 2
+        if cfg.frame_weights == "mean":
+            losses["total_loss"] = losses["total_loss"] + frame_loss / (s - 1)
+        else:
+            losses["total_loss"] = (losses["total_loss"] + frame_loss) / 2
         with torch.no_grad():
             inter, union = _iu(out[f"mask_{i}"] > 0.5, gt[:, i] > 0.5)
             iou["hide_iou/i"] += inter
