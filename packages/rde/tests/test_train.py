@@ -121,6 +121,22 @@ def test_frame_weights_halving_and_mean():
         segmentation_losses(out, data, 0, LossConfig(frame_weights="sum"))
 
 
+def test_key_channels_apart_from_the_width_round_trip(tmp_path):
+    """A smoke network with 64 key channels at width 1/4 is rebuilt from its file alone."""
+    from rde.model.checkpoint import load_eval_network, spec_from_state
+
+    net = RDETrainingNetwork(spec=ModelSpec(4, 0, 64), sam_train_mode=True)
+    assert net.key_proj.key_proj.weight.shape == (64, 256, 3, 3)
+    state = net.state_dict()
+    assert spec_from_state(state) == ModelSpec(4, 0, 64)
+    assert spec_from_state(RDETrainingNetwork(spec=ModelSpec(4)).state_dict()) == ModelSpec(4)
+    torch.save(state, tmp_path / "model.pth")
+    loaded = load_eval_network(tmp_path / "model.pth")
+    assert loaded.spec.key_dim == 64 and loaded.spec.value_dim == 128
+    for key, value in loaded.state_dict().items():
+        assert torch.equal(value, state[key]), key
+
+
 def test_sam_with_se_blocks_and_frozen_bn():
     sam = MemCompress(8, 16, repeat=1)
     k, v = sam(torch.randn(1, 8, 2, 4, 4), torch.randn(1, 2, 16, 2, 4, 4))

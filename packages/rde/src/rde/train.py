@@ -50,6 +50,7 @@ class ModelConfig:
 
     width_div: int = 1
     repeat: int = 0
+    key_dim: int | None = None             # smoke scale only: key channels (None: 64 / width_div)
     imagenet_resnet50: str | None = None  # torchvision resnet50 file (key encoder init)
     imagenet_resnet18: str | None = None  # torchvision resnet18 file (value encoder init)
     # From-scratch aids for the CPU smoke scale (off = the original's initialisation):
@@ -327,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.output or Path(args.out_root) / args.id)
     trainer = RDETrainer(cfg.train, run_dir, config=cfg, resume=args.resume)
     single = cfg.stage == 0
-    spec = ModelSpec(cfg.model.width_div, cfg.model.repeat)
+    spec = ModelSpec(cfg.model.width_div, cfg.model.repeat, cfg.model.key_dim)
     net = RDETrainingNetwork(single_object=single, spec=spec, sam_train_mode=cfg.stage in (2, 3),
                               freeze_bn=cfg.model.freeze_bn)
     for note in load_imagenet_trunks(net, cfg.model.imagenet_resnet50, cfg.model.imagenet_resnet18):

@@ -51,7 +51,10 @@ def spec_from_state(state: dict[str, torch.Tensor], path=None) -> ModelSpec:
                                  "or has an unexpected shape")
     blocks = {int(m.group(1)) for k in state
               if (m := re.match(r"mem_compress\.key_encoder\.se_block\.(\d+)\.", k))}
-    return ModelSpec(width_div=64 // stem.shape[0], repeat=len(blocks))
+    width_div = 64 // stem.shape[0]
+    key = state.get("key_proj.key_proj.weight")
+    keys = None if key is None or key.shape[0] == 64 // width_div else int(key.shape[0])
+    return ModelSpec(width_div=width_div, repeat=len(blocks), key_channels=keys)
 
 
 def load_eval_network(path: str | os.PathLike, repeat: int | None = None,
@@ -69,7 +72,7 @@ def load_eval_network(path: str | os.PathLike, repeat: int | None = None,
                                  "(e.g. model_s012_final.pth)")
     spec = spec_from_state(state, path)
     if repeat is not None and repeat != spec.repeat:
-        spec = ModelSpec(spec.width_div, repeat)
+        spec = ModelSpec(spec.width_div, repeat, spec.key_channels)
     net = RDEVOS(spec)
     load_state_dict_strict(net, state, path, context="evaluation network, strict")
     return net.to(device).eval()

@@ -27,14 +27,19 @@ from rde.model.sam import MemCompress
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """``width_div`` divides every channel count; ``repeat`` = SE blocks per SAM branch."""
+    """``width_div`` divides every channel count; ``repeat`` = SE blocks per SAM branch.
+
+    ``key_channels`` (smoke scale only; None = ``64 // width_div``, the released rule) sets the
+    key width apart: a thin network's 8 or 16 key channels match memory positions poorly.
+    """
 
     width_div: int = 1
     repeat: int = 0
+    key_channels: int | None = None
 
     @property
     def key_dim(self) -> int:
-        return 64 // self.width_div
+        return self.key_channels if self.key_channels is not None else 64 // self.width_div
 
     @property
     def value_dim(self) -> int:
