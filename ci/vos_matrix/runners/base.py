@@ -114,3 +114,13 @@ class Runner:
     def settings(self, cell: Cell, ctx: RunContext) -> dict:
         """What the cell runs with (logged and written to matrix.json)."""
         return {}
+
+    @staticmethod
+    def weights_entry(cell: Cell, ctx: RunContext) -> dict:
+        """The cell's weights entry for this run's data (``synthetic`` or ``real``)."""
+        return cell.weights_for("synthetic" if ctx.synthetic else "real") or {}
+
+
+def opts_tokens(entry: dict) -> list[str]:
+    """A weights entry's ``opts`` mapping as ``--opts`` tokens: ``[key, value, key, value]``."""
+    return [str(x) for kv in (entry.get("opts") or {}).items() for x in kv]

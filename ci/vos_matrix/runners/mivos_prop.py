@@ -9,7 +9,14 @@ from vos_common.io import atomic_write_text
 
 from vos_matrix.benchmark import staged_davis
 from vos_matrix.cells import Cell
-from vos_matrix.runners.base import Prediction, RunContext, Runner, open_benchmark, timed
+from vos_matrix.runners.base import (
+    Prediction,
+    RunContext,
+    Runner,
+    open_benchmark,
+    opts_tokens,
+    timed,
+)
 from vos_matrix.runners.entry import latest_file, run_entry
 from vos_matrix.weights import Weights, cached_training, file_digest, given_checkpoint
 
@@ -31,15 +38,14 @@ class MiVOSProp(Runner):
         }
 
     def weights(self, cell: Cell, ctx: RunContext) -> Weights:
-        mode = "synthetic" if ctx.synthetic else "real"
-        entry = cell.weights_for(mode) or {}
+        entry = self.weights_entry(cell, ctx)
         if "checkpoint" in entry:
             return Weights(given_checkpoint(entry, ctx.weights_dir), "checkpoint")
         from mivos_prop import __version__ as version
         from mivos_prop import train
 
         config = _config_file(entry["train"])
-        overrides = [str(x) for kv in (entry.get("opts") or {}).items() for x in kv]
+        overrides = opts_tokens(entry)
         staged = staged_davis(ctx.work, ctx.data)
 
         def run(run_dir: Path):

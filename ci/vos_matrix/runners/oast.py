@@ -17,7 +17,14 @@ from vos_common.errors import VOSDataError
 from vos_common.io import atomic_write_bytes
 
 from vos_matrix.cells import Cell
-from vos_matrix.runners.base import Prediction, RunContext, Runner, open_benchmark, timed
+from vos_matrix.runners.base import (
+    Prediction,
+    RunContext,
+    Runner,
+    open_benchmark,
+    opts_tokens,
+    timed,
+)
 from vos_matrix.runners.entry import run_entry
 from vos_matrix.weights import Weights, cached_training, given_checkpoint
 
@@ -28,12 +35,12 @@ class OASTRunner(Runner):
     name = "oast"
 
     def _scale(self, ctx: RunContext, cell: Cell) -> str:
-        entry = cell.weights_for("synthetic" if ctx.synthetic else "real") or {}
+        entry = self.weights_entry(cell, ctx)
         return str(entry.get("model_scale", "xxs" if ctx.synthetic else "s"))
 
     def _size(self, ctx: RunContext, cell: Cell) -> list[int]:
         """The network input: the trained config's ``data.img_size`` (synthetic), else 384x640."""
-        entry = cell.weights_for("synthetic" if ctx.synthetic else "real") or {}
+        entry = self.weights_entry(cell, ctx)
         if "img_size" in entry:
             return [int(x) for x in entry["img_size"]]
         if not ctx.synthetic or "train" not in entry:
@@ -46,7 +53,7 @@ class OASTRunner(Runner):
         from vos_common.config import load_config
 
         config = config_path(entry["train"].removesuffix(".yaml"))
-        opts = [str(x) for kv in (entry.get("opts") or {}).items() for x in kv]
+        opts = opts_tokens(entry)
         return load_config(config, PhaseABConfig, [*overrides, *opts])
 
     def settings(self, cell: Cell, ctx: RunContext) -> dict:
@@ -66,8 +73,7 @@ class OASTRunner(Runner):
         return ctx.data.oast_root
 
     def weights(self, cell: Cell, ctx: RunContext) -> Weights:
-        mode = "synthetic" if ctx.synthetic else "real"
-        entry = cell.weights_for(mode) or {}
+        entry = self.weights_entry(cell, ctx)
         if "checkpoint" in entry:
             return Weights(given_checkpoint(entry, ctx.weights_dir), "checkpoint")
         from oast import __version__ as version

@@ -30,6 +30,7 @@ from vos_matrix.runners.base import (
     RunContext,
     Runner,
     open_benchmark,
+    opts_tokens,
     timed,
     write_prediction,
 )
@@ -93,8 +94,7 @@ class RCFRunner(Runner):
         }
 
     def weights(self, cell: Cell, ctx: RunContext) -> Weights:
-        mode = "synthetic" if ctx.synthetic else "real"
-        entry = cell.weights_for(mode) or {}
+        entry = self.weights_entry(cell, ctx)
         if "checkpoint" in entry:
             path = given_checkpoint(entry, ctx.weights_dir)
             slot_file = path.with_name("object_channel.txt")
@@ -118,7 +118,7 @@ class RCFRunner(Runner):
         from rcf.config import resolve_config_path
 
         config = entry["train"]
-        opts = [str(x) for kv in (entry.get("opts") or {}).items() for x in kv]
+        opts = opts_tokens(entry)
         data = ctx.data.root("davis2016")
 
         def run(run_dir: Path):

@@ -14,7 +14,14 @@ from pathlib import Path
 from vos_common.io import atomic_write_text
 
 from vos_matrix.cells import Cell
-from vos_matrix.runners.base import Prediction, RunContext, Runner, open_benchmark, timed
+from vos_matrix.runners.base import (
+    Prediction,
+    RunContext,
+    Runner,
+    open_benchmark,
+    opts_tokens,
+    timed,
+)
 from vos_matrix.runners.entry import run_entry
 from vos_matrix.weights import Weights, cached_training, file_digest, given_checkpoint
 
@@ -37,8 +44,7 @@ class SFCRunner(Runner):
         return {"fc_model": "fine-grained", "semantic_model": "mocov1", **SFC}
 
     def weights(self, cell: Cell, ctx: RunContext) -> Weights:
-        mode = "synthetic" if ctx.synthetic else "real"
-        entry = cell.weights_for(mode) or {}
+        entry = self.weights_entry(cell, ctx)
         if "checkpoint" in entry:
             extra = (
                 {"semantic": str(given_checkpoint(entry, ctx.weights_dir, "semantic"))}
@@ -50,7 +56,7 @@ class SFCRunner(Runner):
         from sfc import train
 
         config = _config_file(entry["train"])
-        opts = [str(x) for kv in (entry.get("opts") or {}).items() for x in kv]
+        opts = opts_tokens(entry)
         davis = ctx.data.root("davis2017")
 
         def run(run_dir: Path):
